@@ -1,0 +1,88 @@
+"""Where the course's files live, and the nbgrader configuration that grades them.
+
+The nbgrader *source* notebooks are kept as reviewable MyST Markdown (jupytext) in
+``solutions/notebooks/NN_name.md``. Each one is an assignment of a single notebook, both
+named ``NN_name``. nbgrader itself always works on a scratch course directory that this
+module lays out, so the repository is never dirtied by a gradebook or generated files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jupytext
+import nbformat
+from traitlets.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE_NOTEBOOKS = REPO / "solutions" / "notebooks"
+CHAPTERS = REPO / "chapters"
+COURSE_ID = "descent"
+
+#: Seconds one cell may run during autograding before it is interrupted.
+CELL_TIMEOUT = 60
+
+
+def assignments() -> list[str]:
+    """The course's assignments in chapter order (one per source notebook)."""
+    return sorted(path.stem for path in SOURCE_NOTEBOOKS.glob("[0-9][0-9]_*.md"))
+
+
+def read_source(assignment: str) -> nbformat.NotebookNode:
+    """The nbgrader source notebook of ``assignment``, read from its MyST text."""
+    path = SOURCE_NOTEBOOKS / f"{assignment}.md"
+    if not path.exists():
+        known = ", ".join(assignments())
+        raise ValueError(f"unknown assignment {assignment!r}; known: {known}")
+    notebook = jupytext.read(path)
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def write_sources(course_dir: Path, selected: list[str] | None = None) -> list[str]:
+    """Lay the source notebooks out as nbgrader expects: ``source/<a>/<a>.ipynb``."""
+    chosen = selected or assignments()
+    for assignment in chosen:
+        target = course_dir / "source" / assignment / f"{assignment}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(read_source(assignment), target)
+    return chosen
+
+
+def grading_environment() -> dict[str, str]:
+    """Environment for the kernels nbgrader starts: the hidden tests import
+    :mod:`autograder.checks` (and through it the reference solutions) from the repository."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def nbgrader_config(course_dir: Path) -> Config:
+    """The nbgrader configuration for a course directory (the one place it is set)."""
+    config = Config()
+    config.CourseDirectory.root = str(course_dir)
+    config.CourseDirectory.course_id = COURSE_ID
+    config.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}"
+    config.Exchange.root = str(course_dir / "exchange")
+    # A cell that runs too long is interrupted and graded as failed; a student's loop that
+    # swallows KeyboardInterrupt must not make nbgrader drop the whole notebook.
+    config.Execute.timeout = CELL_TIMEOUT
+    config.Execute.interrupt_on_timeout = True
+    config.Execute.raise_on_iopub_timeout = False
+    # Feedback goes to students: it must never show hidden tests.
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+    config.GenerateFeedback.preprocessors = [
+        GetGrades,
+        ClearHiddenTests,
+        CSSHTMLHeaderPreprocessor,
+    ]
+    return config
