@@ -77,8 +77,8 @@ def nbgrader_config(course_dir: Path) -> Config:
     config.Execute.interrupt_on_timeout = True
     config.Execute.raise_on_iopub_timeout = False
     # Feedback goes to students: it must never show hidden tests.
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
     config.GenerateFeedback.preprocessors = [
         GetGrades,

@@ -30,7 +30,9 @@ class Summary:
 
     def report(self) -> str:
         lines = [f"graded {len(self.graded)} submission(s), {len(self.failed)} failed"]
-        lines += [f"  FAILED {student}/{assignment}: {why}" for student, assignment, why in self.failed]
+        lines += [
+            f"  FAILED {student}/{assignment}: {why}" for student, assignment, why in self.failed
+        ]
         return "\n".join(lines)
 
 
@@ -107,7 +109,8 @@ class GradesCsvExporter(ExportPlugin):
     """nbgrader export plugin: one row per student and assignment, with
     ``student,assignment,score,max_score``; a missing submission scores 0.
 
-    Usable from nbgrader itself too: ``nbgrader export --exporter=autograder.grading.GradesCsvExporter``.
+    Usable from nbgrader itself too:
+    ``nbgrader export --exporter=autograder.grading.GradesCsvExporter``.
     """
 
     def export(self, gradebook: Gradebook) -> None:
