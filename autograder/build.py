@@ -29,6 +29,7 @@ from nbclient import NotebookClient
 from autograder.course import (
     CHAPTERS,
     REPO,
+    activate_grading_environment,
     assignments,
     grading_environment,
     nbgrader_config,
@@ -53,6 +54,7 @@ def generate_student_versions(
     """
     from nbgrader.apps import NbGraderAPI
 
+    activate_grading_environment()
     chosen = write_sources(course_dir, selected)
     if keep_outputs:
         for assignment in chosen:

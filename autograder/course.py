@@ -9,6 +9,7 @@ module lays out, so the repository is never dirtied by a gradebook or generated 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import jupytext
@@ -37,6 +38,9 @@ def read_source(assignment: str) -> nbformat.NotebookNode:
         raise ValueError(f"unknown assignment {assignment!r}; known: {known}")
     notebook = jupytext.read(path)
     notebook.metadata.pop("jupytext", None)
+    for index, cell in enumerate(notebook.cells):
+        # Stable ids (jupytext draws random ones) keep the generated chapters reproducible.
+        cell.id = f"{assignment}-{index:03d}"
     notebook.metadata["kernelspec"] = {
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
@@ -57,11 +61,20 @@ def write_sources(course_dir: Path, selected: list[str] | None = None) -> list[s
 
 
 def grading_environment() -> dict[str, str]:
-    """Environment for the kernels nbgrader starts: the hidden tests import
-    :mod:`autograder.checks` (and through it the reference solutions) from the repository."""
+    """Environment for nbgrader and the kernels it starts.
+
+    nbgrader shells out to ``alembic``, which lives beside this Python; the hidden tests import
+    :mod:`autograder.checks` (and through it the reference solutions) from the repository.
+    """
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     return env
+
+
+def activate_grading_environment() -> None:
+    """Make this process (and so nbgrader and its kernels) use :func:`grading_environment`."""
+    os.environ.update(grading_environment())
 
 
 def nbgrader_config(course_dir: Path) -> Config:

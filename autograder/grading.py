@@ -7,7 +7,6 @@ on a course directory: a directory the instructor keeps (``--course``) or a scra
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 
 from autograder.build import generate_student_versions
-from autograder.course import assignments, grading_environment, nbgrader_config
+from autograder.course import activate_grading_environment, assignments, nbgrader_config
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score")
 
@@ -39,11 +38,12 @@ class Summary:
 def _api(course_dir: Path):
     from nbgrader.apps import NbGraderAPI
 
-    os.environ.update(grading_environment())
+    activate_grading_environment()
     return NbGraderAPI(config=nbgrader_config(course_dir))
 
 
 def _gradebook(course_dir: Path) -> Gradebook:
+    activate_grading_environment()
     return Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}")
 
 

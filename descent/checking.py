@@ -41,9 +41,7 @@ def assert_close(
             f"{call} returned {type(actual).__name__}, which is not an array of numbers"
         ) from error
     if got.shape != expected.shape:
-        raise AssertionError(
-            f"{call} returned shape {got.shape}, expected shape {expected.shape}"
-        )
+        raise AssertionError(f"{call} returned shape {got.shape}, expected shape {expected.shape}")
     if not np.all(np.isfinite(got)):
         raise AssertionError(f"{call} returned non-finite values: {_summary(got)}")
     if not np.allclose(got, expected, rtol=rtol, atol=atol):

@@ -1,0 +1,44 @@
+"""Shared fixtures: the course's notebooks as students would hand them in."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from autograder.course import CHAPTERS, assignments, read_source
+
+_SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
+
+
+def student_notebook(assignment: str) -> nbformat.NotebookNode:
+    """The committed student version of ``assignment`` (stubs, visible tests)."""
+    return nbformat.read(CHAPTERS / f"{assignment}.ipynb", as_version=4)
+
+
+def reference_answers(assignment: str) -> dict[str, str]:
+    """Answer-cell source by grade_id: the reference solution as a student would type it."""
+    answers = {}
+    for cell in read_source(assignment).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers[meta["grade_id"]] = _SOLUTION_MARKERS.sub("", cell.source)
+    return answers
+
+
+def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The student notebook with the given answer cells filled in (others left as stubs)."""
+    notebook = student_notebook(assignment)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return notebook
+
+
+@pytest.fixture(scope="session")
+def all_assignments() -> list[str]:
+    found = assignments()
+    assert found, "no source notebooks found in solutions/notebooks"
+    return found
