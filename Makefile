@@ -25,4 +25,4 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: book lint
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadfile
