@@ -9,6 +9,7 @@ import pytest
 
 from autograder.course import CHAPTERS, assignments, read_source
 
+_SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 _SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
 
 
@@ -25,6 +26,22 @@ def reference_answers(assignment: str) -> dict[str, str]:
         if meta.get("solution"):
             answers[meta["grade_id"]] = _SOLUTION_MARKERS.sub("", cell.source)
     return answers
+
+
+def solution_lines(assignment: str) -> dict[str, list[str]]:
+    """The distinctive lines inside each answer cell's solution region, by grade_id.
+
+    Only lines longer than 12 characters count: a bare ``return w`` could be a stub's too.
+    """
+    regions = {}
+    for cell in read_source(assignment).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            inside = _SOLUTION_REGION.search(cell.source)
+            assert inside, f"{meta['grade_id']}: answer cell without a solution region"
+            lines = [line.strip() for line in inside.group(1).splitlines()]
+            regions[meta["grade_id"]] = [line for line in lines if len(line) > 12]
+    return regions
 
 
 def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookNode:
