@@ -110,7 +110,8 @@ class Explorer:
         self.update(**self.values)
         if fig.get_layout_engine() is not None:
             fig.canvas.draw()  # lay out once, with the defaults, then freeze: a constrained
-            fig.set_layout_engine("none")  # layout would cost ~25 ms per redraw and jitter frames
+            fig.set_layout_engine(None)  # layout would cost ~25 ms per redraw and jitter frames;
+            # None, not "none": "none" leaves a placeholder engine that draws every PNG twice
 
     def _set(self, name: str, value: Value) -> None:
         self.values[name] = value
