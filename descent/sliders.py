@@ -42,19 +42,20 @@ Value = float | int | str
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 # matplotlib's HTML player loads Font Awesome 4 from a CDN just for its button icons; Unicode
-# glyphs (U+FE0E: text, not emoji, style) keep the page free of network requests.
+# glyphs keep the page free of network requests. All of them are in DejaVu Sans (the font a
+# minimal Linux has), so no button shows as an empty box; U+FE0E asks for text, not emoji, style.
 _CDN_LINK = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">')
 _ICON = re.compile(r'<i class="fa ([^"]+)"></i>')
 _GLYPHS = {
     "fa-minus": "\u2212",
     "fa-plus": "+",
-    "fa-fast-backward": "\u23ee\ufe0e",
+    "fa-fast-backward": "\u21e4",
     "fa-step-backward": "\u25c2",
     "fa-play fa-flip-horizontal": "\u25c0\ufe0e",
-    "fa-pause": "\u23f8\ufe0e",
+    "fa-pause": "\u275a\u275a",
     "fa-play": "\u25b6\ufe0e",
     "fa-step-forward": "\u25b8",
-    "fa-fast-forward": "\u23ed\ufe0e",
+    "fa-fast-forward": "\u21e5",
 }
 
 
