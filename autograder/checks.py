@@ -195,3 +195,63 @@ def check(exercise: str, student: Exercise) -> None:
     if not callable(student):
         raise AssertionError(f"{exercise} should be a function, got {type(student).__name__}")
     CHECKS[exercise](student)
+
+
+# --- The capstone (chapter 7): a trained classifier, judged by what it achieves -------------
+
+#: The seed of the hidden capstone test's training run (the visible test uses seed 0).
+CAPSTONE_SEED = 2026
+
+
+def check_train(student: Exercise) -> None:
+    """Retrain the student's softmax regression on the digits with :data:`CAPSTONE_SEED`.
+
+    Passes when the test accuracy reaches ``descent.models.TARGET_ACCURACY`` and the returned
+    loss curve was produced by the training that returned the weights: one loss per epoch
+    (``EPOCHS``, a module-level constant of the answer cell), the last one equal to the
+    training loss at the returned W, decreasing on average, and the same W again for the
+    same seed.
+    """
+    from descent.data import digits_split
+    from descent.models import TARGET_ACCURACY, accuracy, cross_entropy_loss
+
+    X_train, X_test, y_train, y_test = digits_split()
+    epochs = getattr(student, "__globals__", {}).get("EPOCHS")
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 2:
+        raise AssertionError(
+            f"define EPOCHS, an integer >= 2, as a constant in train's cell; got {epochs!r}"
+        )
+    result, call = _call(student, "train", X_train, y_train, CAPSTONE_SEED)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise AssertionError(f"{call} should return a pair (W, losses), got {type(result)}")
+    W, losses = result
+    n_classes = int(y_train.max()) + 1
+    assert_close(np.shape(W), (X_train.shape[1], n_classes), call=f"shape of W, {call}")
+    assert_close(np.shape(losses), (epochs,), call=f"shape of losses, {call} with EPOCHS={epochs}")
+    try:
+        losses = np.asarray(losses, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise AssertionError(f"the losses of {call} are not numbers") from error
+    assert_close(
+        losses[-1],
+        cross_entropy_loss(X_train, y_train, W),
+        call=f"losses[-1] of {call}, against cross_entropy_loss(X_train, y_train, W)",
+    )
+    half = epochs // 2
+    if not (losses[-1] < losses[0] and losses[-half:].mean() < losses[:half].mean()):
+        raise AssertionError(
+            f"the losses of {call} should decrease on average; they go from {losses[0]:.4g} "
+            f"to {losses[-1]:.4g} (mean of the first half {losses[:half].mean():.4g}, of the "
+            f"last half {losses[-half:].mean():.4g})"
+        )
+    again, _ = _call(student, "train", X_train, y_train, CAPSTONE_SEED)
+    assert_close(again[0], W, call=f"W of {call} run twice: the same seed must give the same W")
+    test_accuracy = accuracy(X_test, y_test, W)
+    if test_accuracy < TARGET_ACCURACY:
+        raise AssertionError(
+            f"{call}: test accuracy {test_accuracy:.2%} is below the target "
+            f"{TARGET_ACCURACY:.0%}; choose settings that pass with other seeds too"
+        )
+
+
+CHECKS["train"] = check_train

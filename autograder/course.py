@@ -89,13 +89,31 @@ def nbgrader_config(course_dir: Path) -> Config:
     config.Execute.timeout = CELL_TIMEOUT
     config.Execute.interrupt_on_timeout = True
     config.Execute.raise_on_iopub_timeout = False
-    # Feedback goes to students: it must never show hidden tests.
+    # Submissions are untrusted (autograder/verify.py): tampered or duplicated nbgrader cells
+    # are repaired and cells the screen flags never run; deleted test cells are put back; a
+    # kernel that dies or ignores the interrupt is restarted; a cell's output is capped.
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, Execute, GetGrades
 
+    from autograder.verify import HideTestTracebacks, ResilientExecute, SanitizeSubmission
+
+    sanitize = Autograde.class_traits()["sanitize_preprocessors"].default()
+    config.Autograde.sanitize_preprocessors = [
+        *(step for step in sanitize if step is ClearOutput),
+        SanitizeSubmission,
+        *(step for step in sanitize if step is not ClearOutput),
+    ]
+    config.OverwriteCells.add_missing_cells = True
+    run = Autograde.class_traits()["autograde_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = [
+        ResilientExecute if step is Execute else step for step in run
+    ]
+    # Feedback goes to students: it must never show hidden tests, nor their tracebacks.
     config.GenerateFeedback.preprocessors = [
         GetGrades,
         ClearHiddenTests,
+        HideTestTracebacks,
         CSSHTMLHeaderPreprocessor,
     ]
     return config
