@@ -68,6 +68,9 @@ def grading_environment() -> dict[str, str]:
     """
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # One BLAS thread per kernel: graders run several kernels side by side, and a threaded
+    # BLAS in each would oversubscribe the cores.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     return env
 

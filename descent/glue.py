@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 #: myst-nb reads glued values from outputs whose MIME types carry this prefix.
 GLUE_MIME_PREFIX = "application/papermill.record/"
 
@@ -18,8 +20,12 @@ GLUE_MIME_PREFIX = "application/papermill.record/"
 def glue(name: str, value: Any, display: bool = False) -> None:
     """Store ``value``'s display representations under ``name`` for ``{glue}`name```.
 
-    With ``display=False`` (the default) nothing is shown in the notebook.
+    With ``display=False`` (the default) nothing is shown in the notebook. A NumPy scalar is
+    stored as the Python number it holds, so a format spec such as ``{glue:text}`x:.3f``
+    works on it (its NumPy 2 repr, ``np.float64(0.5)``, would not parse).
     """
+    if isinstance(value, np.generic):
+        value = value.item()
     from IPython.core.formatters import format_display_data
     from IPython.display import display as publish
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import nbformat
@@ -28,11 +29,8 @@ def reference_answers(assignment: str) -> dict[str, str]:
     return answers
 
 
-def solution_lines(assignment: str) -> dict[str, list[str]]:
-    """The distinctive lines inside each answer cell's solution region, by grade_id.
-
-    Only lines longer than 12 characters count: a bare ``return w`` could be a stub's too.
-    """
+@functools.cache
+def _solution_regions(assignment: str) -> dict[str, list[str]]:
     regions = {}
     for cell in read_source(assignment).cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -42,6 +40,21 @@ def solution_lines(assignment: str) -> dict[str, list[str]]:
             lines = [line.strip() for line in inside.group(1).splitlines()]
             regions[meta["grade_id"]] = [line for line in lines if len(line) > 12]
     return regions
+
+
+def solution_lines(assignment: str) -> dict[str, list[str]]:
+    """The distinctive lines of each answer's solution region that students must not see.
+
+    Only lines longer than 12 characters count (a bare ``return w`` could be a stub's too),
+    and lines that an earlier chapter's answer also has are left out: later chapters may show
+    earlier chapters' answers as given code.
+    """
+    earlier = assignments()[: assignments().index(assignment)]
+    shown = {line for a in earlier for lines in _solution_regions(a).values() for line in lines}
+    return {
+        grade_id: [line for line in lines if line not in shown]
+        for grade_id, lines in _solution_regions(assignment).items()
+    }
 
 
 def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookNode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -25,3 +26,10 @@ def test_same_output_as_myst_nb(value, display: bool) -> None:
     theirs = _published(myst_glue, "x", value, display)
     assert ours == theirs
     assert ours and ours[0][1]["scrapbook"]["name"] == "x"
+
+
+def test_numpy_scalars_are_glued_as_python_numbers() -> None:
+    """np.float64(0.5) is stored as 0.5, so `{glue:text}` format specs can parse it."""
+    ours = _published(glue, "x", np.float64(0.5))
+    assert ours == _published(myst_glue, "x", 0.5, False)
+    assert ours[0][0]["application/papermill.record/text/plain"] == "0.5"
