@@ -63,8 +63,8 @@ def test_chapters_hold_only_student_notebooks() -> None:
 def test_student_version_has_no_solution_or_hidden_test(assignment: str) -> None:
     """No solution line, solution marker, hidden test or reference import reaches students."""
     text = (CHAPTERS / f"{assignment}.ipynb").read_text()
-    markers = ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "autograder", "import solutions")
-    for marker in markers + ("from solutions",):
+    markers = ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "autograder"]
+    for marker in [*markers, "import solutions", "from solutions"]:
         assert marker not in text, f"{marker!r} found in chapters/{assignment}.ipynb"
     student_sources = "\n".join(cell.source for cell in student_notebook(assignment).cells)
     for grade_id, lines in solution_lines(assignment).items():
