@@ -86,7 +86,9 @@ def nbgrader_config(course_dir: Path) -> Config:
     config.CourseDirectory.root = str(course_dir)
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}"
-    config.Exchange.root = str(course_dir / "exchange")
+    # On a hub every server has DESCENT_EXCHANGE (hub/jupyterhub_config.py); elsewhere the
+    # exchange is a folder of the course directory.
+    config.Exchange.root = os.environ.get("DESCENT_EXCHANGE") or str(course_dir / "exchange")
     # A cell that runs too long is interrupted and graded as failed; a student's loop that
     # swallows KeyboardInterrupt must not make nbgrader drop the whole notebook.
     config.Execute.timeout = CELL_TIMEOUT
