@@ -35,6 +35,7 @@ from autograder.course import (
     nbgrader_config,
     write_sources,
 )
+from descent.sliders import STATIC_FRAMES_ENV
 
 BOOK_CACHE = REPO / "_build" / ".jupyter_cache"
 #: Seconds a source notebook may take to execute for the book.
@@ -88,7 +89,7 @@ def _execute_in_place(path: Path) -> None:
         store_widget_state=False,
         resources={"metadata": {"path": str(CHAPTERS)}},
     )
-    client.execute(env=grading_environment())
+    client.execute(env=grading_environment() | {STATIC_FRAMES_ENV: "1"})
     nbformat.write(notebook, path)
 
 

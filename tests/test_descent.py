@@ -252,7 +252,14 @@ def test_to_jshtml_has_one_distinct_frame_per_value(explorer):
         explorer.to_jshtml("c")
 
 
+def test_mimebundle_without_static_frames_outside_the_book(explorer, monkeypatch):
+    monkeypatch.delenv(sliders.STATIC_FRAMES_ENV, raising=False)
+    bundle = explorer.mimebundle()
+    assert set(bundle) == {sliders.WIDGET_MIME, "text/plain"}
+
+
 def test_mimebundle_holds_widget_html_and_text(explorer, monkeypatch):
+    monkeypatch.setenv(sliders.STATIC_FRAMES_ENV, "1")
     bundle = explorer.mimebundle()
     assert set(bundle) == {sliders.WIDGET_MIME, "text/html", "text/plain"}
     assert bundle[sliders.WIDGET_MIME]["model_id"]
