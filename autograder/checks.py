@@ -21,20 +21,22 @@ from descent.checking import assert_close
 Exercise = Callable[..., Any]
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A short name for an argument in a failure message: ``array(3, 2)``, ``rng``, ``f``."""
     if isinstance(value, np.ndarray):
         return f"array{value.shape}"
     if isinstance(value, np.random.Generator):
         return "rng"
     if callable(value):
         return getattr(value, "__name__", "function")
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 def _call(function: Exercise, name: str, *args: Any) -> tuple[Any, str]:
     """Call the student's function on copies of ``args``; fail if it changed them."""
     kept = copy.deepcopy(args)
-    call = f"{name}({', '.join(_describe(a) for a in args)})"
+    call = f"{name}({', '.join(describe(a) for a in args)})"
     result = function(*args)
     for before, after in zip(kept, args, strict=True):
         if isinstance(before, np.ndarray) and not np.array_equal(before, after):

@@ -804,19 +804,9 @@ class _Child:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array{value.shape}"
-    if isinstance(value, np.random.Generator):
-        return "rng"
-    if callable(value):
-        return getattr(value, "__name__", "function")
-    text = repr(value)
-    return text if len(text) <= 30 else text[:27] + "..."
-
-
 def _describe_call(name: str, args: Sequence, kwargs: dict) -> str:
-    parts = [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
+    parts = [checks.describe(a) for a in args]
+    parts += [f"{key}={checks.describe(value)}" for key, value in kwargs.items()]
     return f"{name}({', '.join(parts)})"
 
 
