@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     grade.add_argument(
         "--notebook-timeout", type=int, default=grading.NOTEBOOK_TIMEOUT,
-        help="seconds a whole submission may run (default: %(default)s)",
+        help="with --jobs > 1: seconds one submission may take before its grading process "
+        "is killed and it fails (default: %(default)s)",
     )  # fmt: skip
     grade.add_argument("assignment", nargs="*", help=every)
 
