@@ -1011,8 +1011,10 @@ def feedback(
 
 
 def _release_feedback(course_dir: Path, summary: FeedbackSummary) -> None:
-    (course_dir / "exchange").mkdir(exist_ok=True)
+    """Release through the exchange nbgrader is configured with (on a hub, the shared one)."""
     api = _api(course_dir)
+    if Path(api.config.Exchange.root) == course_dir / "exchange":
+        (course_dir / "exchange").mkdir(exist_ok=True)  # the course's own, off a hub
     for student, assignment in summary.generated:
         folder = course_dir / "feedback" / student / assignment
         if not (folder / "submission_secret.txt").exists():
