@@ -4,6 +4,6 @@
 
 - :mod:`autograder.course` — where the course's files live and the nbgrader configuration.
 - :mod:`autograder.build` — the student version (``chapters/``) and the HTML book.
-- :mod:`autograder.grading` — release, autograde and grade export for a class.
+- :mod:`autograder.grading` — release, collect, autograde, feedback and export for a class.
 - :mod:`autograder.checks` — the hidden tests' comparisons with the reference solutions.
 """
