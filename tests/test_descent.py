@@ -1,5 +1,6 @@
 """Fast unit tests of the helper package ``descent`` (no notebooks, no network)."""
 
+import itertools
 import re
 import warnings
 
@@ -275,3 +276,10 @@ def test_time_update_reports_milliseconds_per_param(explorer):
     timings = explorer.time_update(repeats=3)
     assert set(timings) == {"a", "b"} and all(t > 0 for t in timings.values())
     assert explorer.calls[-1] == (2, 1.5)
+
+
+def test_time_update_reads_the_given_clock(explorer):
+    """One tick of the clock (a second) across 4 redraws is 250 ms per redraw."""
+    ticks = itertools.count()
+    timings = explorer.time_update(repeats=4, clock=lambda: float(next(ticks)))
+    assert timings == {"a": 250.0, "b": 250.0}
