@@ -26,6 +26,7 @@ every answer in a separate process whatever the screen says (see there).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class Flag:
         return f"line {self.line}: `{self.construct}` {self.reason}"
 
 
+@functools.lru_cache(maxsize=4096)  # a class hands in the same locked cells many times
 def python_source(source: str) -> str:
     """The Python IPython runs for a cell's text (magics become ``get_ipython()`` calls)."""
     try:
@@ -129,8 +131,12 @@ def python_source(source: str) -> str:
         return source
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(source: str) -> ast.Module | None:
-    """``source`` (already through :func:`python_source`) as an AST, or None if invalid."""
+    """``source`` (already through :func:`python_source`) as an AST, or None if invalid.
+
+    The tree is shared between callers (cached): read it, never change it.
+    """
     try:
         flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         return compile(source, "<cell>", "exec", flags=flags, dont_inherit=True)
@@ -145,23 +151,35 @@ def imported_names(sources: Iterable[str]) -> set[str]:
     Simple aliases (``n = np``, ``t = np.testing``) count too.
     """
     names = set(USUAL_MODULE_NAMES)
-    trees = [tree for tree in (parse(python_source(s)) for s in sources) if tree is not None]
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                for alias in node.names:
-                    names.add((alias.asname or alias.name).split(".")[0])
+    aliases: list[tuple[str, tuple[str, ...]]] = []
+    for source in sources:
+        imports, assignments = _bindings(source)
+        names |= imports
+        aliases += assignments
     changed = True
     while changed:  # aliases of aliases
         changed = False
-        for tree in trees:
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Assign) and _module_path_root(node.value) in names:
-                    for target in node.targets:
-                        if isinstance(target, ast.Name) and target.id not in names:
-                            names.add(target.id)
-                            changed = True
+        for root, targets in aliases:
+            if root in names and not names.issuperset(targets):
+                names.update(targets)
+                changed = True
     return names
+
+
+@functools.lru_cache(maxsize=4096)
+def _bindings(source: str) -> tuple[frozenset[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """One cell's imported names, and its assignments ``a = b.c`` as (``b``, targets)."""
+    tree = parse(python_source(source))
+    imports: set[str] = set()
+    assignments = []
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign) and (root := _module_path_root(node.value)):
+            targets = tuple(t.id for t in node.targets if isinstance(t, ast.Name))
+            if targets:
+                assignments.append((root, targets))
+    return frozenset(imports), tuple(assignments)
 
 
 def screen_cell(source: str, *, answer: bool, imported: set[str] | None = None) -> list[Flag]:
@@ -171,18 +189,23 @@ def screen_cell(source: str, *, answer: bool, imported: set[str] | None = None) 
     to modules anywhere in the notebook (see :func:`imported_names`); by default this cell's.
     A cell that is not valid Python is not flagged: it fails wherever it runs.
     """
+    if imported is None:
+        imported = imported_names([source])
+    return list(_screened(source, answer, frozenset(imported)))
+
+
+@functools.lru_cache(maxsize=4096)  # the same locked cells, and often the same answers
+def _screened(source: str, answer: bool, imported: frozenset[str]) -> tuple[Flag, ...]:
     python = python_source(source)
     tree = parse(python)
     if tree is None:
-        return []
-    if imported is None:
-        imported = imported_names([source])
+        return ()
     visitor = _Screen(python, answer=answer, imported=imported)
     visitor.visit(tree)
     unique: dict[tuple[int, str], Flag] = {}
     for flag in visitor.flags:
         unique.setdefault((flag.line, flag.construct), flag)
-    return sorted(unique.values(), key=lambda flag: flag.line)
+    return tuple(sorted(unique.values(), key=lambda flag: flag.line))
 
 
 def screen_notebook(cells: list[tuple[str, bool]]) -> list[list[Flag]]:
