@@ -7,26 +7,28 @@ trusts ``subprocess``, which the student's code can patch too. Here nothing the 
 runs in the process that compares:
 
 * **Trusted re-check** (:func:`verify_exercise`). After nbgrader has graded a submission, each
-  exercise whose test passed is checked again. A fresh child interpreter
-  (``python -I``: no ``PYTHONPATH``, no user site, no script directory; an empty scratch
-  directory as cwd; a minimal environment) runs the student's answer cells, plus the
-  function and class definitions and allowed imports of the other cells above the test, and
-  nothing else. This process (the parent) never executes student code: it runs the check of
-  :mod:`autograder.checks` itself, on inputs it generates, against the reference it imported
-  before any student code ran, and passes a proxy in place of the student's function. The
-  proxy sends each call's arguments to the child, which calls the student's function and
+  exercise whose test passed is checked again. A fresh child process runs the student's answer
+  cells, plus the function and class definitions and allowed imports of the other cells above
+  the test, and nothing else. This process (the parent) never executes student code: it runs the
+  check of :mod:`autograder.checks` itself, on inputs it generates, against the reference it
+  imported before any student code ran, and passes a proxy in place of the student's function.
+  The proxy sends each call's arguments to the child, which calls the student's function and
   sends back the result; a callable argument (``f``, ``grad_fn``) becomes a callback into the
   parent, a random generator travels as its exact state. Messages are a strict, inert format
-  (JSON plus raw numeric buffers; never pickle), so a result is data and cannot run code here.
-  A wrong result, an exception, a timeout, a crash, non-finite values, a wrong shape or an
-  input modified in place zero that test's grade in the gradebook, with the reason as a
-  comment on the answer cell (shown in the student's feedback).
-* **Hardened child.** Besides ``-I``: resource limits (CPU seconds, address space, no files
-  written, no new processes), an audit hook that refuses opening files outside the Python
-  installation, running programs, signals, sockets and ``ctypes``; builtins without ``open``,
-  ``exec``, ``eval``, ``compile``; imports limited to the answer whitelist; a wall-clock
-  deadline after which the parent kills the child's process group. One child per exercise, so
-  one answer's crash, endless loop or hidden state cannot touch another's check.
+  (JSON plus raw numeric buffers; never pickle), so a result is data and cannot run code here. A
+  wrong result, an exception, a timeout, a crash, non-finite values, a wrong shape or an input
+  modified in place zero that test's grade in the gradebook, with the reason as a comment on the
+  answer cell (shown in the student's feedback).
+* **Hardened child.** Besides the zygote's ``-I`` (below): resource limits (CPU seconds, address
+  space, no files written, no new processes), an audit hook that refuses opening files outside
+  the Python installation, running programs, signals, sockets and ``ctypes``; builtins without
+  ``open``, ``exec``, ``eval``, ``compile``; imports limited to the answer whitelist; a
+  wall-clock deadline after which the parent kills the child's process group. One child per
+  exercise, so one answer's crash, endless loop or hidden state cannot touch another's check.
+  Each child is forked from a *zygote*: an interpreter (``python -I``: no ``PYTHONPATH``, no
+  user site, no script directory; an empty scratch directory as cwd; a minimal environment) that
+  imported NumPy and the helper package once and never runs student code, so a check costs a
+  fork (milliseconds), not an interpreter start (a fifth of a second).
 * **Static screen** (:mod:`autograder.screen`), before anything runs: :class:`SanitizeSubmission`
   keeps a flagged cell from running at all (its text is replaced by the reasons); a flagged
   answer scores 0 with the flagged construct and line as comment.
@@ -49,6 +51,7 @@ with the repository read-only.
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import contextlib
 import copy
@@ -62,6 +65,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -80,11 +84,11 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Integer, List
 
 # The references are imported now, before any student's kernel runs in this process's life.
 from autograder import checks, screen
-from autograder.course import CELL_TIMEOUT, REPO
+from autograder.course import CELL_TIMEOUT, COURSE_ID, REPO
 
 #: The course files a submission must never change (checked by :func:`enforce`).
 GUARDED = ("solutions/**/*.py", "autograder/*.py", "descent/*.py")
@@ -374,37 +378,110 @@ def _read_frame(read_exact):
 
 
 # --------------------------------------------------------------------------------------------
-# The child: the program the parent starts with ``python -I -c``. Everything it needs is in
-# the functions shipped with it (see _child_source); it imports nothing from this repository.
+# The zygote and its children: the program the parent starts with ``python -I -c``. Everything
+# it needs is in the functions shipped with it (see _child_source); it imports nothing from
+# this repository but the copy of the helper package it is given.
 
 
-def _child_main():
+def _zygote_main():
+    """The children's parent: imports NumPy and the helper package once, then forks a child
+    per request. It never runs a student's code; a forked child runs :func:`_child_main`."""
+    import importlib
+    import json
+    import os
+    import shutil
+    import socket
+    import sys
+    import time
+
+    settings = json.loads(sys.argv[1])
+    control = socket.socket(fileno=os.dup(0))  # the parent's requests; fds ride along
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    sys.path.insert(0, settings["lib"])
+    import numpy
+    import numpy.random  # noqa: F401 - loaded lazily otherwise: after the child's hardening
+
+    for module in settings["preload"]:
+        try:  # noqa: SIM105 - the zygote has no contextlib imported
+            importlib.import_module(module)
+        except Exception:
+            pass
+
+    def wait(pid, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.005)
+
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 16, 2)
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the parent is gone
+            shutil.rmtree(settings["scratch"], ignore_errors=True)
+            return
+        request = json.loads(data)
+        reply = {}
+        if request.get("op") == "fork" and len(fds) == 2:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    control.close()
+                    _child_main({**settings, **request["limits"]}, *fds)
+                    code = 0
+                finally:
+                    os._exit(code)
+            reply = {"pid": pid}
+        elif request.get("op") == "wait":
+            reply = {"code": wait(int(request["pid"]), float(request["timeout"]))}
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps(reply).encode())
+
+
+def _child_main(settings, inbound, outbound):
     import ast
     import builtins
     import importlib
     import io
-    import json
     import os
     import resource
     import signal
     import sys
     import traceback
 
-    settings = json.loads(sys.argv[1])
-    # The protocol gets private descriptors; whatever the student prints goes nowhere.
-    inbound, outbound = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
+    # Its own session (the parent kills it by group); only the protocol's descriptors open.
+    os.setsid()
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = range(3, 256)
+    for fd in open_fds:
+        if fd > 2 and fd not in (inbound, outbound):
+            try:  # noqa: SIM105
+                os.close(fd)
+            except OSError:
+                pass
 
+    # Whatever the student prints goes nowhere (fds 0-2 are the null device already).
     class Discard(io.TextIOBase):
         def write(self, text):
             return len(text)
 
     sys.stdin, sys.stdout, sys.stderr = io.StringIO(), Discard(), Discard()
-    sys.path.insert(0, settings["lib"])
     import numpy as np
-    import numpy.random  # loaded lazily otherwise: after the hardening
 
     def read_exact(size):
         chunks, missing = [], size
@@ -635,6 +712,7 @@ _SHIPPED = (
     _frame,
     _new_state,
     _read_frame,
+    _zygote_main,
     _child_main,
 )
 _SHIPPED_CONSTANTS = ("_MAX_DEPTH", "_MAX_NODES", "_MAX_ITEMS", "_MAX_BYTES", "_MAX_TEXT", "_DTYPE")
@@ -642,11 +720,12 @@ _SHIPPED_CONSTANTS = ("_MAX_DEPTH", "_MAX_NODES", "_MAX_ITEMS", "_MAX_BYTES", "_
 
 @functools.cache
 def _child_source() -> str:
-    """The child's whole program: the wire format and :func:`_child_main`, from this file."""
+    """The zygote's whole program: the wire format, :func:`_zygote_main` and
+    :func:`_child_main`, from this file."""
     parts = ["from __future__ import annotations", "import math", "import re"]
     parts += [f"{name} = {globals()[name]!r}" for name in _SHIPPED_CONSTANTS]
     parts += [inspect.getsource(item) for item in _SHIPPED]
-    parts.append("_child_main()")
+    parts.append("_zygote_main()")
     return "\n\n".join(parts) + "\n"
 
 
@@ -699,10 +778,22 @@ _CHILD_ENV = {
 }
 
 
-class _Child:
-    """One child interpreter and the framed pipe to it; :meth:`close` kills it for sure."""
+def _preloaded() -> list[str]:
+    """The helper modules the zygote imports once for all its children."""
+    names = ["descent"] + [f"descent.{p.stem}" for p in sorted((REPO / "descent").glob("*.py"))]
+    return [name for name in names if name != "descent.__init__" and name not in CONTEXT_SKIP]
 
-    def __init__(self, *, cell_timeout: float, cpu_seconds: int, memory: int) -> None:
+
+class _Zygote:
+    """The process that forks the children: started once, by the first check of a process.
+
+    Starting an interpreter and importing NumPy for every exercise costs a fifth of a second;
+    a fork of a process that has done it once costs a few milliseconds. The zygote runs no
+    student code (a child hardens itself after the fork), so every child starts from the
+    same clean state; it exits when this process closes its end of the control socket.
+    """
+
+    def __init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="descent-verify-"))
         work, lib = self.scratch / "work", self.scratch / "lib"
         work.mkdir()
@@ -711,32 +802,88 @@ class _Child:
             REPO / "descent", lib / "descent", ignore=shutil.ignore_patterns("__pycache__")
         )
         settings = {
+            "scratch": str(self.scratch),
             "lib": str(lib),
+            "preload": _preloaded(),
             "roots": [*_read_roots(), str(lib)],
             "imports": sorted(CONTEXT_IMPORTS),
             "skip": list(CONTEXT_SKIP),
             "blocked": AUDIT_BLOCKED,
-            "cpu": int(cpu_seconds),
-            "memory": int(memory),
-            "cell_timeout": float(cell_timeout),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _child_source(), json.dumps(settings)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=work,
-            env={**_CHILD_ENV, "HOME": str(work)},
-            start_new_session=True,
-        )
-        os.set_blocking(self.process.stdin.fileno(), False)  # a stuck child cannot block us
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _child_source(), json.dumps(settings)],
+                stdin=theirs,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=work,
+                env={**_CHILD_ENV, "HOME": str(work)},
+                start_new_session=True,
+            )
+
+    def request(self, message: dict, timeout: float, fds: Sequence[int] = ()) -> dict:
+        """Send ``message`` (with ``fds``) and return the reply; :class:`_Gone` if none comes."""
+        try:
+            self.control.settimeout(timeout)
+            socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+            reply = self.control.recv(1 << 16)
+        except OSError:  # a timeout included
+            reply = b""
+        if not reply:
+            self.close()
+            raise _Gone("the process that starts the checks did not answer")
+        return json.loads(reply)
+
+    def close(self) -> None:
+        self.control.close()  # the zygote exits (and removes its scratch) at end of file
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    _current: _Zygote | None = None
+
+    @classmethod
+    def get(cls) -> _Zygote:
+        """This process's zygote, started (again) if there is none running."""
+        if cls._current is None or cls._current.process.poll() is not None:
+            if cls._current is not None:
+                cls._current.close()
+            cls._current = cls()
+            atexit.register(cls._current.close)
+        return cls._current
+
+
+class _Child:
+    """One child interpreter and the framed pipe to it; :meth:`close` kills it for sure."""
+
+    def __init__(self, *, cell_timeout: float, cpu_seconds: int, memory: int) -> None:
+        self.zygote = _Zygote.get()
+        self.pid = 0
+        to_child, self.write_fd = os.pipe()
+        self.read_fd, from_child = os.pipe()
+        limits = {"cpu": int(cpu_seconds), "memory": int(memory), "cell_timeout": cell_timeout}
+        try:
+            reply = self.zygote.request(
+                {"op": "fork", "limits": limits}, STARTUP_SECONDS, [to_child, from_child]
+            )
+        except _Gone:
+            self._close_fds()
+            raise
+        finally:
+            os.close(to_child)
+            os.close(from_child)
+        self.pid = int(reply["pid"])
+        os.set_blocking(self.write_fd, False)  # a stuck child cannot block us
 
     def send(self, message: dict, deadline: float, functions: list | None = None) -> None:
         try:
             data = memoryview(_frame(message, _new_state(functions, strict=True)))
         except CodecError as error:
             raise Unsendable(f"{error}: change the check in autograder/checks.py") from None
-        fd = self.process.stdin.fileno()
+        fd = self.write_fd
         while data:
             if not select.select([], [fd], [], self._left(deadline))[1]:
                 raise _Timeout
@@ -748,7 +895,7 @@ class _Child:
                 raise _Gone(self._ending()) from None
 
     def receive(self, deadline: float) -> Any:
-        fd = self.process.stdout.fileno()
+        fd = self.read_fd
 
         def read_exact(size: int) -> bytes:
             chunks, missing = [], size
@@ -782,10 +929,18 @@ class _Child:
             raise _Timeout
         return left
 
-    def _ending(self) -> str:
+    def _wait(self, timeout: float) -> int | None:
+        """The child's exit code (negative: the signal that ended it), None if still running."""
         try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
+            return self.zygote.request({"op": "wait", "pid": self.pid, "timeout": timeout}, 30)[
+                "code"
+            ]
+        except _Gone:
+            return None
+
+    def _ending(self) -> str:
+        code = self._wait(2)
+        if code is None:
             return "it stopped answering"
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else ""
@@ -794,14 +949,17 @@ class _Child:
         return f"it exited with code {code} (exit(), os._exit() or a crash)"
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(Exception):
-                stream.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.pid:
+            for kill in (os.killpg, os.kill):  # the group: in case it is still starting
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(self.pid, signal.SIGKILL)
+            self._wait(10)  # reaped, not left a zombie
+        self._close_fds()
+
+    def _close_fds(self) -> None:
+        for fd in (self.write_fd, self.read_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _describe_call(name: str, args: Sequence, kwargs: dict) -> str:
@@ -935,10 +1093,11 @@ def verify_exercise(
     """
     check = checks.CHECKS[exercise]
     answers = sum(cell.answer for cell in cells)
-    child = _Child(
-        cell_timeout=timeout, cpu_seconds=int(timeout * (2 + answers)) + 30, memory=memory
-    )
+    child = None
     try:
+        child = _Child(
+            cell_timeout=timeout, cpu_seconds=int(timeout * (2 + answers)) + 30, memory=memory
+        )
         deadline = time.monotonic() + STARTUP_SECONDS + timeout * (1 + answers)
         request = {"op": "load", "cells": [[c.label, c.source, c.keep] for c in cells]}
         loaded = child.request(request, deadline)
@@ -967,7 +1126,8 @@ def verify_exercise(
     except _Garbled as error:
         return Verdict(False, f"the answer sent something that cannot be checked ({error})")
     finally:
-        child.close()
+        if child is not None:
+            child.close()
 
 
 def _error_text(error: dict) -> str:
@@ -1132,7 +1292,7 @@ def enforce(
     course_dir = Path(course_dir)
     timeout = float(timeout or CELL_TIMEOUT)
     findings: list[Finding] = _tampering(student, assignment)
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", COURSE_ID) as gradebook:
         for notebook in gradebook.find_assignment(assignment).notebooks:
             findings += _enforce_notebook(
                 gradebook, course_dir, assignment, student, notebook, timeout
@@ -1251,7 +1411,7 @@ class SanitizeSubmission(NbGraderPreprocessor):
 
     def preprocess(self, nb: nbformat.NotebookNode, resources: dict) -> tuple:
         info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gradebook:
+        with Gradebook(info["db_url"], COURSE_ID) as gradebook:
             source = gradebook.find_notebook(info["notebook"], info["assignment"])
             cells = [(c.name, c.cell_type, c.source) for c in source.source_cells]
             locked = {cell.name: bool(cell.locked) for cell in source.source_cells}
@@ -1531,6 +1691,12 @@ class HideTestTracebacks(NbGraderPreprocessor):
     A traceback lists the lines around each frame: the test cell's hidden region and the
     code of :mod:`autograder.checks` would show. The message says what failed and how.
     """
+
+    # nbconvert's HTML exporter configures this for every NbConvertBase; nbgrader's base
+    # class declares it without ``config=True``, which traitlets reports as unrecognized.
+    display_data_priority = List(NbGraderPreprocessor.display_data_priority.default_value).tag(
+        config=True
+    )
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader", {})

@@ -325,6 +325,48 @@ def test_answer_cells_get_the_notebooks_helpers() -> None:
     assert verify.verify_exercise(verify.child_cells(cells, TARGET), TARGET, timeout=10).passed
 
 
+def test_each_check_starts_clean_from_one_zygote() -> None:
+    """Every check forks a fresh child from the same long-lived zygote: what one answer did
+    to NumPy in its child is gone in the next check, and the zygote is not restarted."""
+    vandal = REFERENCE[TARGET] + "\nnp.zeros_like = np.ndindex = None\n"
+    assert "zeros_like" in REFERENCE[TARGET] and "ndindex" in REFERENCE[TARGET]
+    assert not _verify(vandal).passed  # the patch breaks the reference's own code ...
+    zygote = verify._Zygote.get().process.pid
+    assert _verify(REFERENCE[TARGET]).passed  # ... in that child only
+    assert verify._Zygote.get().process.pid == zygote
+
+
+def test_a_dead_zygote_is_replaced() -> None:
+    """If the zygote dies between checks, the next check starts a new one and still grades."""
+    zygote = verify._Zygote.get().process
+    zygote.kill()
+    zygote.wait(timeout=10)
+    assert _verify(REFERENCE[TARGET]).passed
+    assert verify._Zygote.get().process.pid != zygote.pid
+
+
+def test_an_answer_cannot_reach_the_zygote() -> None:
+    """The child closes the zygote's control socket before any student code runs: an answer
+    that writes to every descriptor it might have inherited cannot ask for anything."""
+    probe = (
+        f"def {TARGET}(*args, **kwargs):\n"
+        "    for kind in ().__class__.__base__.__subclasses__():\n"
+        "        if kind.__name__ == 'BuiltinImporter':\n"
+        "            posix = kind.load_module('posix')\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        '            posix.write(fd, b\'{"op": "fork"}\')\n'
+        "        except OSError:\n"
+        "            pass\n"
+        "    return 0.0\n"
+    )
+    zygote = verify._Zygote.get()
+    assert not _verify(probe).passed
+    assert zygote.process.poll() is None
+    assert zygote.request({"op": "wait", "pid": 1, "timeout": 0}, 10) == {"code": None}
+    assert _verify(REFERENCE[TARGET]).passed
+
+
 # --------------------------------------------------------------------------------------------
 # The proof: a cheat that fools the kernel's test is caught outside it
 
