@@ -851,6 +851,7 @@ class _Zygote:
         if cls._current is None or cls._current.process.poll() is not None:
             if cls._current is not None:
                 cls._current.close()
+                atexit.unregister(cls._current.close)
             cls._current = cls()
             atexit.register(cls._current.close)
         return cls._current
