@@ -76,9 +76,9 @@ def default_jobs() -> int:
     """Grading processes to use by default: one per core and one more, at most 5.
 
     A grading process leaves its core idle while its kernel starts and while nbgrader reads
-    and writes notebooks and the gradebook; the extra process fills those gaps (measured on
-    2 cores: 3 processes grade 7% more notebooks per minute than 2). Each process and its
-    kernel take about 300 MB.
+    and writes notebooks and the gradebook; the extra process fills those gaps (on 2 cores,
+    3 processes grade more notebooks per minute than 2: benchmarks/bench_autograde.py prints
+    both). Each process and its kernel take about 300 MB.
     """
     try:
         cores = len(os.sched_getaffinity(0))
